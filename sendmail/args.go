@@ -43,7 +43,7 @@ type Invocation struct {
 	DSNRet            string   // -R
 	EnvID             string   // -V
 	QueueInterval     time.Duration
-	QueueFilter       string   // -qR..., -qS..., -qI...: accepted, the run covers the whole queue
+	QueueFilter       string   // -qR..., -qS..., -qI...: the letter and the value
 	Notes             []string // legacy options accepted and ignored (shown with -v)
 	Warnings          []string // unknown options, ignored (always shown on stderr)
 }

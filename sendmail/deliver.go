@@ -84,7 +84,7 @@ func accept(ctx context.Context, cfg *config.Config, inv *Invocation, env Env, m
 		msg.RewriteFrom(p.Mailbox, inv.FullName)
 	}
 
-	q, err := openQueue(cfg)
+	q, err := OpenQueue(cfg)
 	if err != nil {
 		return "", err
 	}
@@ -133,7 +133,13 @@ func accept(ctx context.Context, cfg *config.Config, inv *Invocation, env Env, m
 		return id, nil
 	}
 	out := r.deliver(ctx, it)
-	return id, out.exitError(inv.Delivery == DeliverWait)
+	wait := inv.Delivery == DeliverWait
+	if !wait && out.status == "held" {
+		// Exit 0 (the message is safe), but whoever ran us must hear that
+		// nothing will go out until the profile is fixed.
+		fmt.Fprintf(env.Stderr, "sendmail: warning: %v\n", out.err)
+	}
+	return id, out.exitError(wait)
 }
 
 func resolveAll(cfg *config.Config, rcpts []string) ([]string, error) {
@@ -167,7 +173,8 @@ func qualify(cfg *config.Config, addr string) string {
 	return addr + "@" + cfg.Hostname
 }
 
-func openQueue(cfg *config.Config) (*queue.Queue, error) {
+// OpenQueue opens the spool of cfg with the modes of its install.
+func OpenQueue(cfg *config.Config) (*queue.Queue, error) {
 	perm := os.FileMode(0o700)
 	if cfg.System {
 		perm = 0o2770 | os.ModeSetgid
@@ -292,6 +299,17 @@ func TokenSource(cfg *config.Config, p *config.Profile, warn func(string)) (*oau
 		}
 	}
 	return oauth.New(s)
+}
+
+// TokenExitError gives a token error the exit status its cause calls for:
+// a Microsoft outage or timeout is temporary (75), anything else is for the
+// operator to fix in the configuration or in Entra (78).
+func TokenExitError(err error) error {
+	var oe *oauth.Error
+	if errors.As(err, &oe) && oe.Temporary {
+		return withCode(ExTempFail, err)
+	}
+	return withCode(ExConfig, err)
 }
 
 func (r *runner) source(p *config.Profile) (*tokenSource, error) {

@@ -79,7 +79,7 @@ func run(ctx context.Context, inv *Invocation, env Env) error {
 	}
 	switch inv.Mode {
 	case ModeList:
-		return listQueue(cfg, env.Stdout, env.Now())
+		return ListQueue(cfg, env.Stdout, env.Now())
 	case ModeVerify:
 		return verify(cfg, inv, env.Stdout)
 	case ModeAliases:

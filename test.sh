@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command: formatting, vet, and every test with the race detector,
+# including the end-to-end tests that build and run the real binary against
+# the fake Entra ID and Exchange Online. CI (.ci/run) runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")"
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt: these files need formatting (run gofmt -w):" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go vet ./...
+go test -race -count=1 -timeout 20m ./...
