@@ -280,6 +280,7 @@ func TokenSource(cfg *config.Config, p *config.Profile, warn func(string)) (*oau
 		Scopes:          p.Scopes,
 		CacheFile:       filepath.Join(cfg.CacheDir, p.Name+".json"),
 		CAFile:          p.CAFile,
+		Profile:         p.Name,
 		Warn:            warn,
 	}
 	switch p.Auth {
