@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func TestPHPMail(t *testing.T) {
 	script := `exit(mail("jane@fabrikam.test", "Order shipped", "Hello\nsecond line\n",
 		"From: Web Shop <www-data@web01.contoso.test>\r\nBcc: audit@contoso.test",
 		"-f www-data@web01.contoso.test") ? 0 : 1);`
-	runClient(t, w, w.Dir, "", "php", "-n", "-d", "sendmail_path="+sendmail+" -t -i", "-r", script)
+	runClient(t, w, w.Dir, "", "php", "-d", "sendmail_path="+sendmail+" -t -i", "-r", script)
 	got := w.Exchange.Received()
 	if len(got) != 1 {
 		t.Fatalf("received %d messages, want 1", len(got))
@@ -103,7 +104,7 @@ $m->addBCC("audit@contoso.test");
 $m->Subject = "PHPMailer test";
 $m->Body = "Hello from PHPMailer.\n";
 $m->send();`
-	cmd := exec.Command("php", "-n", "-r", script)
+	cmd := exec.Command("php", "-r", script)
 	cmd.Env = w.Env("SENDMAIL=" + filepath.Join(w.Bin, "sendmail"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("PHPMailer: %v\n%s", err, out)
@@ -137,7 +138,7 @@ for ($i = 1; $i <= 2; $i++) {
 
 func TestSymfonyMailer(t *testing.T) {
 	need(t, "php", "/usr/share/php/Symfony/Component/Mailer/autoload.php")
-	for _, mode := range []string{"-bs", "-t"} {
+	for _, mode := range []string{"-bs", "-t -i"} {
 		t.Run(mode, func(t *testing.T) {
 			w := newWorld(t)
 			cmd := exec.Command("php", "-r", symfonyScript(`getenv("SENDMAIL") . " `+mode+`"`))
@@ -178,7 +179,7 @@ func TestGitSendEmail(t *testing.T) {
 	}
 	git("init", "-q")
 	git("config", "user.name", "Dev Eloper")
-	git("config", "user.email", "dev@web01.contoso.test")
+	git("config", "user.email", "dev@fabrikam.test")
 	for i, name := range []string{"a.txt", "b.txt"} {
 		os.WriteFile(filepath.Join(repo, name), []byte(strings.Repeat("x", i+1)+"\n"), 0o644)
 		git("add", name)
@@ -194,7 +195,7 @@ func TestGitSendEmail(t *testing.T) {
 		t.Fatalf("received %d messages, want the 2 patches", len(got))
 	}
 	for _, m := range got {
-		want := "dev@web01.contoso.test list@fabrikam.test maintainer@fabrikam.test me@contoso.test"
+		want := "dev@fabrikam.test list@fabrikam.test maintainer@fabrikam.test me@contoso.test"
 		if r := sortedRcpts(m.To); r != want {
 			t.Errorf("recipients %q, want %q", r, want)
 		}
@@ -208,7 +209,7 @@ func TestGitSendEmail(t *testing.T) {
 func TestSNail(t *testing.T) {
 	need(t, "s-nail")
 	w := newWorld(t)
-	runClient(t, w, w.Dir, "Disk /dev/sda is failing.\n", "s-nail", "-:/", "-n",
+	runClient(t, w, w.Dir, "Disk /dev/sda is failing.\n", "s-nail", "-:/",
 		"-Smta="+filepath.Join(w.Bin, "sendmail"), "-Sexpandaddr", "-s", "SMART error", "root", "ops@contoso.test")
 	got := w.Exchange.Received()
 	if len(got) != 1 {
@@ -281,7 +282,7 @@ func TestSMTPOnStdio(t *testing.T) {
 		"RSET",
 		"MAIL FROM:<app@web01.contoso.test>",
 		"RCPT TO:<jane@fabrikam.test>",
-		"RCPT TO:<root>",
+		"RCPT TO:<root@localhost>",
 		"DATA",
 		"Subject: one",
 		"",
@@ -305,7 +306,7 @@ func TestSMTPOnStdio(t *testing.T) {
 	if !strings.HasPrefix(lines[0], "220 ") || !strings.HasPrefix(lines[len(lines)-1], "221 ") {
 		t.Errorf("dialogue does not start with 220 and end with 221:\n%s", res.Stdout)
 	}
-	if !strings.Contains(res.Stdout, "\r\n500 ") && !strings.Contains(res.Stdout, "\r\n502 ") {
+	if n := len(regexp.MustCompile(`\r\n5\d\d `).FindAllString(res.Stdout, -1)); n != 1 {
 		t.Errorf("bad command did not get a 5xx:\n%s", res.Stdout)
 	}
 	if n := strings.Count(res.Stdout, "250 2.0.0 Ok: queued as "); n != 2 {

@@ -193,7 +193,8 @@ func OpenQueue(cfg *config.Config) (*queue.Queue, error) {
 type outcome struct {
 	status string // sent, deferred, held, bounced
 	err    error
-	code   int // exit status for a caller that waits
+	code   int   // exit status for a caller that waits
+	cause  error // for held: the credential problem itself
 }
 
 // exitError is what the submitting process reports: with the default
@@ -543,7 +544,8 @@ func (r *runner) reschedule(it *queue.Item, env queue.Envelope, cause error) tim
 
 // hold keeps the item without burning an attempt: the cause is a credential
 // or configuration problem that waiting will not fix, and that an operator
-// will. The next queue run tries again.
+// will. Each queue run tries one held item per profile to see whether the
+// fix is in.
 func (r *runner) hold(it *queue.Item, err error, code int, start time.Time) outcome {
 	env := it.Env
 	r.logAttempt(env, nil, env.Recipients, start, "held", err.Error())
@@ -554,7 +556,7 @@ func (r *runner) hold(it *queue.Item, err error, code int, start time.Time) outc
 		r.log.Warn(fmt.Sprintf("id=%s: recording the hold failed: %v", env.ID, uerr))
 	}
 	it.Release()
-	return outcome{status: "held", err: fmt.Errorf("%v (message held in the queue as %s; after the fix run `sendmail -q`)", err, env.ID), code: code}
+	return outcome{status: "held", err: fmt.Errorf("%v (message held in the queue as %s; after the fix run `sendmail -q`)", err, env.ID), code: code, cause: err}
 }
 
 // notify queues one notice to queue.notify_to about an item that was given

@@ -218,23 +218,34 @@ func QueueRun(ctx context.Context, cfg *config.Config, env Env, o QueueRunOption
 	if _, err := q.Cleanup(time.Hour); err != nil {
 		fmt.Fprintf(env.Stderr, "sendmail: warning: cleaning %s/tmp: %v\n", cfg.Queue.Dir, err)
 	}
-	var due []queue.Envelope
-	if o.All {
-		due, err = q.List()
-	} else {
-		due, err = q.Due(env.Now())
-	}
+	all, err := q.List()
 	if err != nil {
 		return st, exitf(ExIOErr, "reading the queue %s: %v", cfg.Queue.Dir, err)
 	}
+	now := env.Now()
 	r := newRunner(cfg, q, env, o.Verbose)
 	r.pace = !o.NoPace
 	defer r.close()
-	for _, e := range due {
+	// A profile whose credential failed in this run: its other items are
+	// held without asking Entra again.
+	blocked := map[string]error{}
+	for _, e := range all {
 		if ctx.Err() != nil {
 			break
 		}
+		if !o.All && !e.Held && e.NextAttempt.After(now) {
+			continue
+		}
 		if !matchFilter(e, o.Filter) {
+			continue
+		}
+		if cause, ok := blocked[e.Profile]; ok {
+			if !e.Held {
+				if it, err := q.Lease(e.ID); err == nil {
+					r.hold(it, cause, ExConfig, now)
+				}
+			}
+			st.Held++
 			continue
 		}
 		it, err := q.Lease(e.ID)
@@ -250,6 +261,7 @@ func QueueRun(ctx context.Context, cfg *config.Config, env Env, o QueueRunOption
 			st.Deferred++
 		case "held":
 			st.Held++
+			blocked[e.Profile] = out.cause
 		default:
 			st.Bounced++
 		}
