@@ -45,8 +45,8 @@ func parseList(s string) ([]addr, error) {
 	flush := func() error {
 		part := strings.TrimSpace(cur.String())
 		cur.Reset()
-		if part == "" {
-			return nil
+		if rest, _ := stripComments(part); strings.TrimSpace(rest) == "" {
+			return nil // nothing, or only a comment: "(the end of the group)"
 		}
 		a, err := parseOne(part)
 		if err != nil {
@@ -109,22 +109,23 @@ func parseList(s string) ([]addr, error) {
 // parseOne reads `Name <a@b>`, `"Name" <a@b>`, `a@b (Name)`, `a@b` or `root`.
 func parseOne(s string) (addr, error) {
 	var a addr
-	if lt := strings.LastIndexByte(s, '<'); lt >= 0 && strings.HasSuffix(strings.TrimSpace(s), ">") {
-		inner := strings.TrimSpace(s[lt+1 : strings.LastIndexByte(s, '>')])
+	rest, comment := stripComments(s)
+	rest = strings.TrimSpace(rest)
+	if lt := strings.LastIndexByte(rest, '<'); lt >= 0 && strings.HasSuffix(rest, ">") {
+		inner := strings.TrimSpace(rest[lt+1 : len(rest)-1])
 		// Obsolete source routes: <@a,@b:user@c>.
 		if strings.HasPrefix(inner, "@") {
 			if i := strings.IndexByte(inner, ':'); i >= 0 {
 				inner = inner[i+1:]
 			}
 		}
-		a.email = inner
-		if strings.ContainsAny(s[:lt], "<>") {
+		a.email = strings.TrimSpace(inner)
+		if strings.ContainsAny(rest[:lt], "<>") {
 			return addr{}, &Error{Msg: "invalid address " + quoteShort(s) + ": one address per list element, separated by commas"}
 		}
-		a.name = cleanName(s[:lt])
+		a.name = cleanName(rest[:lt])
 	} else {
-		email, comment := stripComments(s)
-		a.email = strings.TrimSpace(email)
+		a.email = rest
 		a.name = cleanName(comment)
 	}
 	if err := checkAddress(a.email); err != nil {
@@ -143,6 +144,17 @@ func stripComments(s string) (rest, comment string) {
 	for i := 0; i < len(s); i++ {
 		ch := s[i]
 		switch {
+		case ch == '\\' && i+1 < len(s):
+			// A quoted pair, inside a quoted string or a comment.
+			if depth > 0 {
+				if !found {
+					c.WriteByte(s[i+1])
+				}
+			} else {
+				b.WriteByte(ch)
+				b.WriteByte(s[i+1])
+			}
+			i++
 		case inQuote:
 			if ch == '"' {
 				inQuote = false

@@ -72,13 +72,17 @@ func accept(ctx context.Context, cfg *config.Config, inv *Invocation, env Env, m
 	msg.Fix(message.FixOptions{
 		Hostname: cfg.Hostname,
 		Now:      env.Now(),
-		Sender:   qualify(cfg, nonEmpty(inv.Sender, env.User, "postmaster")[0]),
+		Sender:   qualify(cfg, nonEmpty(strings.Trim(inv.Sender, "<>"), env.User, "postmaster")[0]),
 		FullName: inv.FullName,
 	})
 	envFrom := p.Mailbox
 	if p.From == "keep" {
+		// The caller's sender stands; the mailbox needs SendAs for it.
 		if _, addr, ok := msg.From(); ok && strings.Contains(addr, "@") {
 			envFrom = addr
+		}
+		if strings.Contains(inv.Sender, "@") {
+			envFrom = inv.Sender
 		}
 	} else {
 		msg.RewriteFrom(p.Mailbox, inv.FullName)

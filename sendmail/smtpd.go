@@ -77,10 +77,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 		return smtpError(withCode(ExDataErr, err))
 	}
 	inv := *s.inv
-	inv.Sender = s.sender
-	if s.sender == "" {
-		inv.Sender = "<>"
-	}
+	inv.Sender = s.sender // "" for the null sender
 	if s.body8 {
 		inv.BodyType = "8BITMIME"
 	}
