@@ -143,6 +143,13 @@ func accept(ctx context.Context, cfg *config.Config, inv *Invocation, env Env, m
 		// nothing will go out until the profile is fixed.
 		fmt.Fprintf(env.Stderr, "sendmail: warning: %v\n", out.err)
 	}
+	if wait && (out.status == "deferred" || out.status == "held") {
+		// The caller hears 75 or 78 and keeps the message itself (Postfix's
+		// pipe defers it): keeping our copy too would send it twice.
+		if it, err := q.Lease(id); err == nil {
+			it.Done()
+		}
+	}
 	return id, out.exitError(wait)
 }
 
