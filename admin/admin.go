@@ -328,21 +328,36 @@ func cmdQueue(ctx context.Context, args []string, env sendmail.Env) error {
 		fmt.Fprintf(env.Stdout, "%s\n\n%s", b, header)
 		return nil
 	case "retry":
+		var ids []string
 		if *failed {
-			n, err := q.RetryFailed()
+			failedItems, err := q.ListFailed()
 			if err != nil {
 				return exit(sendmail.ExIOErr, "%v", err)
 			}
-			fmt.Fprintf(env.Stdout, "%d failed message(s) queued again\n", n)
-			return nil
-		}
-		if id == "" {
+			for _, e := range failedItems {
+				ids = append(ids, e.ID)
+			}
+		} else if id != "" {
+			ids = []string{id}
+		} else {
 			return exit(sendmail.ExUsage, "usage: oauth-sendmail queue retry ID | --failed")
 		}
-		if err := q.Retry(id); err != nil {
-			return exit(sendmail.ExUsage, "%v", err)
+		want := map[string]bool{}
+		for _, i := range ids {
+			if err := q.Retry(i); err != nil {
+				return exit(sendmail.ExUsage, "%s: %v", i, err)
+			}
+			want[i] = true
 		}
-		fmt.Fprintf(env.Stdout, "%s queued again; it goes with the next queue run (`sendmail -q`)\n", id)
+		fmt.Fprintf(env.Stdout, "%d message(s) queued again; trying now\n", len(ids))
+		if len(ids) == 0 {
+			return nil
+		}
+		st, err := sendmail.QueueRun(ctx, cfg, env, sendmail.QueueRunOptions{Verbose: v, All: true, IDs: want})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "queue run: %d sent, %d deferred, %d held, %d failed, %d busy\n", st.Sent, st.Deferred, st.Held, st.Bounced, st.Busy)
 		return nil
 	case "drop":
 		if id == "" {

@@ -92,6 +92,10 @@ func accept(ctx context.Context, cfg *config.Config, inv *Invocation, env Env, m
 	if err != nil {
 		return "", err
 	}
+	if step := env.Getenv("OAUTH_SENDMAIL_CRASH_AT"); step != "" && !env.Privileged {
+		// The crash-safety tests kill us at a step of the enqueue.
+		q.SetCrashPoint(step)
+	}
 	draft, err := q.Create()
 	if err != nil {
 		return "", exitf(ExCantCreat, "cannot create a queue file in %s: %v", cfg.Queue.Dir, err)
@@ -236,6 +240,8 @@ type runner struct {
 	conns   map[string]*submit.Conn
 	sent    map[string][]time.Time // per profile, for pacing
 	pace    bool
+	notices []string // notices queued during this run, sent at its end
+	sleep   func(ctx context.Context, d time.Duration)
 }
 
 func newRunner(cfg *config.Config, q *queue.Queue, env Env, verbose int) *runner {
@@ -248,6 +254,12 @@ func newRunner(cfg *config.Config, q *queue.Queue, env Env, verbose int) *runner
 		sources: map[string]*tokenSource{},
 		conns:   map[string]*submit.Conn{},
 		sent:    map[string][]time.Time{},
+		sleep: func(ctx context.Context, d time.Duration) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(d):
+			}
+		},
 	}
 }
 
@@ -590,9 +602,12 @@ func (r *runner) notify(env queue.Envelope, reason string) {
 		p.Mailbox, r.cfg.Queue.NotifyTo, env.ID, now.Format(time.RFC1123Z))
 	fmt.Fprintf(d, "oauth-sendmail gave up on a message.\r\n\r\nQueue id: %s\r\nSender: %s\r\nRecipients: %s\r\nReason: %s\r\n\r\nIt is kept in the failed queue: `oauth-sendmail queue show %s`, `queue retry %s`.\r\n",
 		env.ID, env.Sender, strings.Join(env.Recipients, ", "), reason, env.ID, env.ID)
-	if _, err := d.Commit(queue.Envelope{Profile: p.Name, Sender: p.Mailbox, Recipients: []string{r.cfg.Queue.NotifyTo}, NextAttempt: now, Notice: true}); err != nil {
+	id, err := d.Commit(queue.Envelope{Profile: p.Name, Sender: p.Mailbox, Recipients: []string{r.cfg.Queue.NotifyTo}, NextAttempt: now, Notice: true})
+	if err != nil {
 		r.log.Warn(fmt.Sprintf("cannot queue the failure notice for %s: %v", env.ID, err))
+		return
 	}
+	r.notices = append(r.notices, id)
 }
 
 // waitForPace keeps a queue run under the profile's messages-per-minute
@@ -618,10 +633,7 @@ func (r *runner) waitForPace(ctx context.Context, p *config.Profile) {
 	if wait <= 0 {
 		return
 	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(wait):
-	}
+	r.sleep(ctx, wait)
 }
 
 func (r *runner) logAttempt(env queue.Envelope, p *config.Profile, to []string, start time.Time, status, reply string) {

@@ -169,11 +169,13 @@ func checkAliases(cfg *config.Config, w io.Writer) error {
 	return nil
 }
 
-// runQueue is -q: one pass over the due items, or with an interval
-// (-q30m) a pass every interval until interrupted.
+// runQueue is -q: like Postfix's sendmail -q, one pass over every queued
+// item whether due or not (a flush: an operator who types it wants the mail
+// out now); with an interval (-q30m) a pass over the due items every
+// interval until interrupted.
 func runQueue(ctx context.Context, cfg *config.Config, inv *Invocation, env Env) error {
 	if inv.QueueInterval <= 0 {
-		_, err := QueueRun(ctx, cfg, env, QueueRunOptions{Verbose: inv.Verbose, Filter: inv.QueueFilter})
+		_, err := QueueRun(ctx, cfg, env, QueueRunOptions{Verbose: inv.Verbose, Filter: inv.QueueFilter, All: true})
 		return err
 	}
 	t := time.NewTicker(inv.QueueInterval)
@@ -193,9 +195,10 @@ func runQueue(ctx context.Context, cfg *config.Config, inv *Invocation, env Env)
 // QueueRunOptions tunes one queue run.
 type QueueRunOptions struct {
 	Verbose int
-	Filter  string // -qI<id>, -qR<rcpt>, -qS<sender>: only matching items
-	All     bool   // also items not yet due (queue flush)
-	NoPace  bool   // do not pace (benchmarks)
+	Filter  string          // -qI<id>, -qR<rcpt>, -qS<sender>: only matching items
+	All     bool            // also items not yet due (queue flush)
+	IDs     map[string]bool // only these items (nil: all)
+	NoPace  bool            // do not pace (benchmarks)
 }
 
 // QueueStats counts what one queue run did.
@@ -236,7 +239,7 @@ func QueueRun(ctx context.Context, cfg *config.Config, env Env, o QueueRunOption
 		if !o.All && !e.Held && e.NextAttempt.After(now) {
 			continue
 		}
-		if !matchFilter(e, o.Filter) {
+		if !matchFilter(e, o.Filter) || (o.IDs != nil && !o.IDs[e.ID]) {
 			continue
 		}
 		if cause, ok := blocked[e.Profile]; ok {
@@ -267,6 +270,12 @@ func QueueRun(ctx context.Context, cfg *config.Config, env Env, o QueueRunOption
 		}
 		if o.Verbose > 0 {
 			fmt.Fprintf(env.Stderr, "sendmail: %s: %s\n", e.ID, out.status)
+		}
+	}
+	// Notices about items given up in this run go out with it.
+	for _, id := range r.notices {
+		if it, err := q.Lease(id); err == nil {
+			r.deliver(ctx, it)
 		}
 	}
 	if o.Verbose > 0 {

@@ -112,6 +112,7 @@ cache_dir = %q
 
 [queue]
 dir = %q
+rate_per_minute = 0  # no pacing: the fake does not throttle unless told to
 
 [aliases]
 root = "admin@contoso.test"
