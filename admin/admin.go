@@ -183,6 +183,7 @@ func cmdToken(ctx context.Context, args []string, env sendmail.Env) error {
 			"expires_on":   tok.ExpiresOn.UTC().Format(time.RFC3339),
 			"mailbox":      p.Mailbox,
 			"profile":      p.Name,
+			"scopes":       p.Scopes,
 		})
 	}
 	return nil

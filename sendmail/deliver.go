@@ -293,6 +293,19 @@ func (t *tokenSource) Refresh(ctx context.Context, stale string) (string, error)
 
 // TokenSource builds the token source of profile p.
 func TokenSource(cfg *config.Config, p *config.Profile, warn func(string)) (*oauth.Source, error) {
+	if warn == nil {
+		warn = func(string) {}
+	}
+	if exp := p.ClientSecretExpires; !exp.IsZero() && p.Auth == "client_secret" {
+		switch left := time.Until(exp); {
+		case left < 0:
+			warn(fmt.Sprintf("profile %q: the client secret expired on %s (client_secret_expires): create a new secret in Entra ID, put its Value in %s and update client_secret_expires",
+				p.Name, exp.Format("2006-01-02"), firstNonEmpty(p.ClientSecretFile, "client_secret")))
+		case left < 30*24*time.Hour:
+			warn(fmt.Sprintf("profile %q: the client secret expires on %s, in %d days (client_secret_expires): create a new one before then",
+				p.Name, exp.Format("2006-01-02"), int(left.Hours()/24)+1))
+		}
+	}
 	s := oauth.Settings{
 		Authority:       p.Authority,
 		Tenant:          p.Tenant,

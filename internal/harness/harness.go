@@ -86,10 +86,20 @@ func NewWorld(binary, dir string) (*World, error) {
 		if err != nil {
 			return err
 		}
-		if claims.AppID != ClientID {
-			return errors.New("token of another app")
+		// Like Exchange: a delegated token is good for its own user's
+		// mailbox, an app-only one needs SMTP.SendAsApp.
+		if claims.UPN != "" {
+			if !strings.EqualFold(claims.UPN, user) || !strings.Contains(" "+claims.Scp+" ", " SMTP.Send ") {
+				return errors.New("delegated token of another user or without SMTP.Send")
+			}
+			return nil
 		}
-		return nil
+		for _, r := range claims.Roles {
+			if r == "SMTP.SendAsApp" {
+				return nil
+			}
+		}
+		return errors.New("app token without SMTP.SendAsApp")
 	})
 	if err != nil {
 		w.Entra.Close()
