@@ -279,6 +279,9 @@ type tokenSource struct {
 	lastErr error
 }
 
+// SubmitTokens adapts an oauth source to what submit needs.
+func SubmitTokens(src *oauth.Source) submit.TokenSource { return &tokenSource{src: src} }
+
 func (t *tokenSource) Token(ctx context.Context) (string, error) {
 	tok, err := t.src.Token(ctx)
 	t.lastErr = err
@@ -350,6 +353,20 @@ func TokenExitError(err error) error {
 	return withCode(ExConfig, err)
 }
 
+// DeliveryExitError gives a delivery error its exit status: token errors as
+// TokenExitError, SMTP refusals 75 when temporary, else 69.
+func DeliveryExitError(err error) error {
+	var oe *oauth.Error
+	if errors.As(err, &oe) {
+		return TokenExitError(err)
+	}
+	var se *submit.Error
+	if errors.As(err, &se) && !se.Temporary {
+		return withCode(ExUnavailable, err)
+	}
+	return withCode(ExTempFail, err)
+}
+
 func (r *runner) source(p *config.Profile) (*tokenSource, error) {
 	if ts, ok := r.sources[p.Name]; ok {
 		return ts, nil
@@ -364,7 +381,7 @@ func (r *runner) source(p *config.Profile) (*tokenSource, error) {
 }
 
 func (r *runner) submitOptions(p *config.Profile) (submit.Options, error) {
-	pool, err := rootCAs(p.CAFile)
+	pool, err := RootCAs(p.CAFile)
 	if err != nil {
 		return submit.Options{}, fmt.Errorf("profile %q: ca_file: %v", p.Name, err)
 	}
@@ -375,8 +392,8 @@ func (r *runner) submitOptions(p *config.Profile) (submit.Options, error) {
 	return o, nil
 }
 
-// rootCAs is the system roots plus ca_file.
-func rootCAs(caFile string) (*x509.CertPool, error) {
+// RootCAs is the system roots plus ca_file.
+func RootCAs(caFile string) (*x509.CertPool, error) {
 	if caFile == "" {
 		return nil, nil
 	}

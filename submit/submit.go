@@ -186,8 +186,15 @@ func connect(ctx context.Context, o Options) (*smtp.Client, error) {
 		c.Close()
 		var ve x509.UnknownAuthorityError
 		var he x509.HostnameError
+		var ie x509.CertificateInvalidError
 		var ce *tls.CertificateVerificationError
-		if errors.As(err, &ve) || errors.As(err, &he) || errors.As(err, &ce) {
+		if errors.As(err, &ie) && ie.Reason == x509.Expired {
+			return nil, &Error{Stage: "tls", Err: err, Remedy: "the server's certificate has expired or is not yet valid: check this machine's clock (timedatectl), then the certificate chain"}
+		}
+		if errors.As(err, &he) {
+			return nil, &Error{Stage: "tls", Err: err, Remedy: "the certificate is not for " + host + ": check the smtp host name"}
+		}
+		if errors.As(err, &ve) || errors.As(err, &ce) {
 			return nil, &Error{Stage: "tls", Err: err, Remedy: "the server's certificate is not trusted for " + host + "; if a TLS-inspecting proxy is in the way, add its CA with ca_file"}
 		}
 		return nil, classifyErr("ehlo", "", err)
@@ -388,4 +395,38 @@ func (r *redactor) Write(p []byte) (int, error) {
 		io.WriteString(r.w, s)
 	}
 	return len(p), nil
+}
+
+// Probe is what doctor learns about the server before authenticating.
+type Probe struct {
+	TLSVersion string
+	PeerName   string    // the certificate's subject common name
+	NotAfter   time.Time // the certificate's expiry
+	AuthMechs  []string
+}
+
+// ProbeServer connects, requires STARTTLS and reports the TLS session and
+// the AUTH mechanisms offered, without authenticating.
+func ProbeServer(ctx context.Context, o Options) (*Probe, error) {
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	c, err := connect(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	p := &Probe{}
+	if st, ok := c.TLSConnectionState(); ok {
+		p.TLSVersion = tls.VersionName(st.Version)
+		if len(st.PeerCertificates) > 0 {
+			p.PeerName = st.PeerCertificates[0].Subject.CommonName
+			p.NotAfter = st.PeerCertificates[0].NotAfter
+		}
+	}
+	if ok, mechs := c.Extension("AUTH"); ok {
+		p.AuthMechs = strings.Fields(mechs)
+	}
+	c.Quit()
+	return p, nil
 }
