@@ -13,4 +13,11 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+# Man pages: no mandoc warnings (CI installs mandoc).
+if command -v mandoc >/dev/null; then
+	mandoc -Tlint -Wwarning man/*
+elif [ -n "${OAUTH_SENDMAIL_REQUIRE_CLIENTS:-}" ]; then
+	echo "mandoc is not installed" >&2
+	exit 1
+fi
 go test -race -count=1 -timeout 20m ./...
