@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+
 	"github.com/oauth-sendmail/oauth-sendmail/config"
 	"github.com/oauth-sendmail/oauth-sendmail/sendmail"
 )
@@ -307,7 +309,23 @@ func cmdQueue(ctx context.Context, args []string, env sendmail.Env) error {
 	case "list":
 		return sendmail.ListQueue(cfg, env.Stdout, env.Now())
 	case "run", "flush":
-		st, err := sendmail.QueueRun(ctx, cfg, env, sendmail.QueueRunOptions{Verbose: v, All: sub == "flush"})
+		o := sendmail.QueueRunOptions{Verbose: v, All: sub == "flush"}
+		var bar *progressbar.ProgressBar
+		if v == 0 && isTTY(env.Stderr) {
+			o.Progress = func(done, total int) {
+				if bar == nil {
+					bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(env.Stderr),
+						progressbar.OptionSetDescription("queue "+sub), progressbar.OptionShowCount(),
+						progressbar.OptionShowIts(), progressbar.OptionSetItsString("msg"),
+						progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+				}
+				bar.Set(done)
+			}
+		}
+		st, err := sendmail.QueueRun(ctx, cfg, env, o)
+		if bar != nil {
+			bar.Finish()
+		}
 		if err != nil {
 			return err
 		}

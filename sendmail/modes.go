@@ -198,7 +198,10 @@ type QueueRunOptions struct {
 	Filter  string          // -qI<id>, -qR<rcpt>, -qS<sender>: only matching items
 	All     bool            // also items not yet due (queue flush)
 	IDs     map[string]bool // only these items (nil: all)
-	NoPace  bool            // do not pace (benchmarks)
+	// Progress, when set, hears after each item how many of the run's
+	// items are done (an operator's progress bar).
+	Progress func(done, total int)
+	NoPace   bool // do not pace (benchmarks)
 }
 
 // QueueStats counts what one queue run did.
@@ -232,15 +235,22 @@ func QueueRun(ctx context.Context, cfg *config.Config, env Env, o QueueRunOption
 	// A profile whose credential failed in this run: its other items are
 	// held without asking Entra again.
 	blocked := map[string]error{}
+	var todo []queue.Envelope
 	for _, e := range all {
-		if ctx.Err() != nil {
-			break
-		}
 		if !o.All && !e.Held && e.NextAttempt.After(now) {
 			continue
 		}
 		if !matchFilter(e, o.Filter) || (o.IDs != nil && !o.IDs[e.ID]) {
 			continue
+		}
+		todo = append(todo, e)
+	}
+	for i, e := range todo {
+		if ctx.Err() != nil {
+			break
+		}
+		if o.Progress != nil && i > 0 {
+			o.Progress(i, len(todo))
 		}
 		if cause, ok := blocked[e.Profile]; ok {
 			if !e.Held {
@@ -271,6 +281,9 @@ func QueueRun(ctx context.Context, cfg *config.Config, env Env, o QueueRunOption
 		if o.Verbose > 0 {
 			fmt.Fprintf(env.Stderr, "sendmail: %s: %s\n", e.ID, out.status)
 		}
+	}
+	if o.Progress != nil && len(todo) > 0 {
+		o.Progress(len(todo), len(todo))
 	}
 	// Notices about items given up in this run go out with it.
 	for _, id := range r.notices {
