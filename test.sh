@@ -21,3 +21,13 @@ elif [ -n "${OAUTH_SENDMAIL_REQUIRE_CLIENTS:-}" ]; then
 	exit 1
 fi
 go test -race -count=1 -timeout 20m ./...
+
+# Every fuzz target for a bounded time (seed corpora in testdata/fuzz/).
+fuzztime="${FUZZTIME:-20s}"
+for target in message:FuzzRead config:FuzzParse queue:FuzzDecodeEnvelope \
+	sendmail:FuzzParseArgs sendmail:FuzzSMTPSession; do
+	pkg=${target%%:*} name=${target#*:}
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "./$pkg" >/dev/null ||
+		{ echo "fuzzing $name found a failure: see $pkg/testdata/fuzz/$name" >&2; exit 1; }
+done
+echo "fuzz targets ran $fuzztime each"

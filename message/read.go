@@ -22,6 +22,11 @@ type Options struct {
 // DefaultMaxHeaderBytes is the header size accepted when Options leaves it 0.
 const DefaultMaxHeaderBytes = 1 << 20
 
+// MaxHeaderLine bounds one physical header line. RFC 5322 says 998
+// characters; real mail breaks that, servers take a few KiB; beyond 64 KiB
+// a line is not mail.
+const MaxHeaderLine = 64 << 10
+
 // Error is a message we will not send; the caller exits 65 (EX_DATAERR).
 type Error struct{ Msg string }
 
@@ -50,7 +55,14 @@ func Read(r io.Reader, opts Options) (*Message, error) {
 	var hdr bytes.Buffer
 	first := true
 	for {
-		line, err := lr.fullLine(max - hdr.Len())
+		limit, lineLimited := max-hdr.Len(), false
+		if limit > MaxHeaderLine {
+			limit, lineLimited = MaxHeaderLine, true
+		}
+		line, err := lr.fullLine(limit)
+		if err == errTooLong && lineLimited {
+			return nil, &Error{Msg: "a header line is longer than " + sizeString(MaxHeaderLine) + ": no server takes that; check what produced the message"}
+		}
 		if err == errTooLong {
 			return nil, &Error{Msg: "message header is larger than " + sizeString(max) + ": a header that big is not mail; check what produced it"}
 		}

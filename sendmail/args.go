@@ -68,7 +68,7 @@ var options = map[byte]option{
 	'A': {requiredArg, ignored("-A")},
 	'B': {requiredArg, func(inv *Invocation, v string) error { inv.BodyType = strings.ToUpper(v); return nil }},
 	'C': {requiredArg, func(inv *Invocation, v string) error { inv.ConfigFile = v; return nil }},
-	'F': {requiredArg, func(inv *Invocation, v string) error { inv.FullName = v; return nil }},
+	'F': {requiredArg, setFullName},
 	'G': {noArg, ignored("-G")},
 	'I': {noArg, func(inv *Invocation, _ string) error { inv.Mode = ModeAliases; return nil }},
 	'L': {requiredArg, ignored("-L")},
@@ -109,6 +109,16 @@ func setSender(inv *Invocation, v string) error {
 	}
 	// "<>" is the null sender; "<a@b>" is a@b.
 	inv.Sender = strings.TrimSuffix(strings.TrimPrefix(v, "<"), ">")
+	return nil
+}
+
+func setFullName(inv *Invocation, v string) error {
+	for _, r := range v {
+		if r < ' ' || r == 0x7f {
+			return fmt.Errorf("-F %q contains a control character (line break, NUL...): give a plain name", v)
+		}
+	}
+	inv.FullName = v
 	return nil
 }
 

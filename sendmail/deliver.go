@@ -470,30 +470,64 @@ func (r *runner) deliver(ctx context.Context, it *queue.Item) outcome {
 		return outcome{status: "deferred", err: fmt.Errorf("queue item %s: %v", env.ID, err), code: ExTempFail}
 	}
 	defer f.Close()
-	res, err := c.Send(submit.Envelope{
-		From:      env.Sender,
-		To:        env.Recipients,
-		Size:      env.Size,
-		EightBit:  env.EightBit,
-		SMTPUTF8:  env.SMTPUTF8,
-		DSNNotify: env.DSNNotify,
-		DSNRet:    env.DSNRet,
-		EnvID:     env.EnvID,
-	}, f)
-	r.sent[p.Name] = append(r.sent[p.Name], r.env.Now())
-	if err != nil {
-		// The connection's state is unknown after a failed transaction.
-		r.dropConn(p.Name)
-		return r.failure(it, p, err, start)
+	// Exchange takes at most 500 recipients per message: more go in
+	// several transactions of the same bytes.
+	merged := &submit.Result{}
+	rcpts := env.Recipients
+	for i := 0; i < len(rcpts); i += MaxRecipientsPerTransaction {
+		chunk := rcpts[i:min(i+MaxRecipientsPerTransaction, len(rcpts))]
+		if i > 0 {
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return r.failure(it, p, err, start)
+			}
+		}
+		res, err := c.Send(submit.Envelope{
+			From:      env.Sender,
+			To:        chunk,
+			Size:      env.Size,
+			EightBit:  env.EightBit,
+			SMTPUTF8:  env.SMTPUTF8,
+			DSNNotify: env.DSNNotify,
+			DSNRet:    env.DSNRet,
+			EnvID:     env.EnvID,
+		}, f)
+		r.sent[p.Name] = append(r.sent[p.Name], r.env.Now())
+		if err != nil {
+			// The connection's state is unknown after a failed transaction.
+			r.dropConn(p.Name)
+			if i == 0 {
+				return r.failure(it, p, err, start)
+			}
+			// Earlier transactions went through: only the rest waits.
+			var se *submit.Error
+			if !errors.As(err, &se) {
+				se = &submit.Error{Stage: "data", Err: err, Temporary: true}
+			}
+			for _, rc := range rcpts[i:] {
+				e := *se
+				e.Rcpt = rc
+				merged.Rejected = append(merged.Rejected, &e)
+			}
+			break
+		}
+		merged.Accepted = append(merged.Accepted, res.Accepted...)
+		merged.Rejected = append(merged.Rejected, res.Rejected...)
+		merged.Reply = res.Reply
 	}
-	return r.result(it, p, res, start)
+	return r.result(it, p, merged, start)
 }
+
+// MaxRecipientsPerTransaction is Exchange Online's recipient limit per
+// message.
+const MaxRecipientsPerTransaction = 500
 
 // result records a transaction that reached the end of DATA, possibly with
 // some recipients refused.
 func (r *runner) result(it *queue.Item, p *config.Profile, res *submit.Result, start time.Time) outcome {
 	env := it.Env
-	r.logAttempt(env, p, res.Accepted, start, "sent", res.Reply)
+	if len(res.Accepted) > 0 {
+		r.logAttempt(env, p, res.Accepted, start, "sent", res.Reply)
+	}
 	if len(res.Rejected) == 0 {
 		if err := it.Done(); err != nil {
 			r.log.Warn(fmt.Sprintf("id=%s delivered but not removed from the queue: %v", env.ID, err))
