@@ -61,8 +61,18 @@ func TestLineEndingsAndDots(t *testing.T) {
 func TestLongBodyLineStreamsInPieces(t *testing.T) {
 	long := strings.Repeat("x", 200000)
 	got := render(t, "Subject: a\n\n"+long+"\r\n.\r\n", Options{})
-	if got != "Subject: a\r\n\r\n"+long+"\r\n" {
-		t.Errorf("long line mangled (len %d)", len(got))
+	body := strings.TrimPrefix(got, "Subject: a\r\n\r\n")
+	lines := strings.Split(strings.TrimSuffix(body, "\r\n"), "\r\n")
+	if strings.Join(lines, "") != long {
+		t.Fatalf("long line mangled (len %d)", len(got))
+	}
+	for _, l := range lines {
+		if len(l) > MaxBodyLine {
+			t.Fatalf("a body line of %d characters was sent", len(l))
+		}
+	}
+	if len(lines) != 201 {
+		t.Errorf("%d lines, want 201 (200000/998 rounded up)", len(lines))
 	}
 }
 
@@ -292,4 +302,28 @@ func FuzzRead(f *testing.F) {
 			t.Fatal("Bcc survived StripBcc")
 		}
 	})
+}
+
+// A CR smuggled into a header value of an LF (or CRLF) message does not
+// start a header of its own.
+func TestBareCRInHeaderIsNotALineBreak(t *testing.T) {
+	for _, in := range []string{
+		"To: a@x.test\nSubject: hi\rBcc: evil@x.test\n\nbody\n",
+		"To: a@x.test\r\nSubject: hi\rBcc: evil@x.test\r\n\r\nbody\r\n",
+	} {
+		m, err := Read(strings.NewReader(in), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcpts, _ := m.Recipients()
+		if strings.Join(rcpts, ",") != "a@x.test" || m.Header.Has("Bcc") {
+			t.Errorf("%q: recipients %v", in, rcpts)
+		}
+		if s := m.Header.Get("Subject"); s != "hi Bcc: evil@x.test" {
+			t.Errorf("Subject %q", s)
+		}
+	}
+	if _, err := Read(strings.NewReader("Subject: a\x00b\n\nx\n"), Options{}); err == nil {
+		t.Error("NUL in the header accepted")
+	}
 }

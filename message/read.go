@@ -27,6 +27,9 @@ const DefaultMaxHeaderBytes = 1 << 20
 // a line is not mail.
 const MaxHeaderLine = 64 << 10
 
+// MaxBodyLine is SMTP's line length (RFC 5321: 1000 with CRLF).
+const MaxBodyLine = 998
+
 // Error is a message we will not send; the caller exits 65 (EX_DATAERR).
 type Error struct{ Msg string }
 
@@ -100,7 +103,11 @@ func Read(r io.Reader, opts Options) (*Message, error) {
 			break
 		}
 	}
+	lr.inHeader = false
 	hdr.WriteString("\r\n")
+	if bytes.IndexByte(hdr.Bytes(), 0) >= 0 {
+		return nil, &Error{Msg: "the message header contains a NUL byte: check what produced the message"}
+	}
 	for _, b := range hdr.Bytes() {
 		if b >= 0x80 {
 			m.has8 = true
@@ -168,16 +175,28 @@ func (m *Message) WriteTo(w io.Writer) (int64, error) {
 		cw.Write(crlf)
 	}
 	if !m.body.done {
+		lineLen := 0
 		for {
 			chunk, eol, err := m.body.next()
-			if len(chunk) > 0 {
-				cw.check8(chunk)
-				if _, werr := cw.Write(chunk); werr != nil {
+			for len(chunk) > 0 {
+				// SMTP allows 998 characters a line: break longer body
+				// lines, as Postfix does, rather than have the server
+				// refuse the message.
+				n := min(len(chunk), MaxBodyLine-lineLen)
+				cw.check8(chunk[:n])
+				if _, werr := cw.Write(chunk[:n]); werr != nil {
 					return cw.n, werr
+				}
+				lineLen += n
+				chunk = chunk[n:]
+				if lineLen == MaxBodyLine && (len(chunk) > 0 || !eol) {
+					cw.Write(crlf)
+					lineLen = 0
 				}
 			}
 			if eol {
 				cw.Write(crlf)
+				lineLen = 0
 			}
 			if err == io.EOF {
 				break

@@ -250,3 +250,25 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// A certificate for another name is refused even from a trusted CA; there
+// is no option to skip verification.
+func TestRefusesNameMismatch(t *testing.T) {
+	ca, err := fakeexo.NewCAFor(time.Hour, "smtp.other.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := fakeexo.NewExchange(ca, func(string, string) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	_, err = Dial(context.Background(), Options{Addr: x.Addr, RootCAs: ca.Pool, Hostname: "h", Mailbox: mailbox, Timeout: 5 * time.Second}, &tokens{first: goodToken})
+	var se *Error
+	if !errors.As(err, &se) || se.Stage != "tls" || !strings.Contains(err.Error(), "not for 127.0.0.1") {
+		t.Fatalf("err = %v", err)
+	}
+	if x.AuthAttempts() != 0 {
+		t.Error("AUTH sent to a server with the wrong name")
+	}
+}

@@ -24,8 +24,24 @@ type CA struct {
 	Leaf    tls.Certificate
 }
 
-// NewCA makes a CA and a leaf valid from an hour ago for notAfter from now.
+// NewCA makes a CA and a leaf for localhost, 127.0.0.1 and ::1, valid
+// from an hour ago for validFor from now.
 func NewCA(validFor time.Duration) (*CA, error) {
+	return NewCAFor(validFor, "localhost", "127.0.0.1", "::1")
+}
+
+// NewCAFor is NewCA with a leaf for the given names and addresses only (a
+// name-mismatch test leaves 127.0.0.1 out).
+func NewCAFor(validFor time.Duration, names ...string) (*CA, error) {
+	var dns []string
+	var ips []net.IP
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, n)
+		}
+	}
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -54,9 +70,9 @@ func NewCA(validFor time.Duration) (*CA, error) {
 	}
 	leafTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		Subject:      pkix.Name{CommonName: names[0]},
+		DNSNames:     dns,
+		IPAddresses:  ips,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(validFor),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
