@@ -31,3 +31,10 @@ for target in message:FuzzRead config:FuzzParse queue:FuzzDecodeEnvelope \
 		{ echo "fuzzing $name found a failure: see $pkg/testdata/fuzz/$name" >&2; exit 1; }
 done
 echo "fuzz targets ran $fuzztime each"
+
+# The Debian and RPM packages, installed and used as www-data and nobody.
+# It changes the machine (installs the .deb, replacing the MTA), so only CI
+# asks for it.
+if [ -n "${OAUTH_SENDMAIL_PACKAGE_TEST:-}" ]; then
+	packaging/test.sh
+fi

@@ -97,6 +97,11 @@ func lock(ctx context.Context, path string, perm os.FileMode) (unlock func(), er
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the token cache lock %s: %v", path, err)
 	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != perm {
+		// Created under the caller's umask: other senders of the group
+		// must be able to lock it too.
+		f.Chmod(perm)
+	}
 	done := make(chan error, 1)
 	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
 	select {

@@ -76,17 +76,17 @@ func Open(dir string, perm os.FileMode) (*Queue, error) {
 		q.filePerm = 0o660
 	}
 	for _, d := range []string{dir, filepath.Join(dir, tmpDir), filepath.Join(dir, newDir), filepath.Join(dir, failedDir)} {
+		_, statErr := os.Stat(d)
 		if err := os.MkdirAll(d, perm.Perm()); err != nil {
 			if os.IsPermission(err) {
 				return nil, fmt.Errorf("cannot create the queue directory %s: permission denied (create it, or set queue.dir to a directory you can write)", d)
 			}
 			return nil, fmt.Errorf("cannot create the queue directory %s: %v", d, err)
 		}
-		if perm&os.ModeSetgid != 0 {
-			// MkdirAll applies the umask and drops setgid: set it as asked.
-			if fi, err := os.Stat(d); err == nil && fi.Mode()&os.ModeSetgid == 0 {
-				os.Chmod(d, perm)
-			}
+		if os.IsNotExist(statErr) {
+			// MkdirAll applies the umask (and drops setgid): the group of
+			// a system install must be able to write here.
+			os.Chmod(d, perm)
 		}
 	}
 	return q, nil
@@ -137,11 +137,15 @@ func (q *Queue) Create() (*Draft, error) {
 	if err := os.Mkdir(dir, q.dirPerm.Perm()); err != nil {
 		return nil, err
 	}
+	// Exact modes whatever the caller's umask: a runner of another user in
+	// the same group removes and rewrites what this process creates.
+	os.Chmod(dir, q.dirPerm.Perm())
 	f, err := os.OpenFile(filepath.Join(dir, msgFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, q.filePerm)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	f.Chmod(q.filePerm)
 	d := &Draft{q: q, id: id, dir: dir, f: f}
 	d.w = bufio.NewWriterSize(f, 64*1024)
 	d.out = d.w
@@ -233,6 +237,7 @@ func writeFileSync(path string, env Envelope, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
+	f.Chmod(perm)
 	if _, err := f.Write(append(b, '\n')); err != nil {
 		f.Close()
 		return err
