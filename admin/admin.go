@@ -23,6 +23,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/oauth-sendmail/oauth-sendmail/config"
+	"github.com/oauth-sendmail/oauth-sendmail/oauth"
 	"github.com/oauth-sendmail/oauth-sendmail/sendmail"
 )
 
@@ -144,6 +145,28 @@ func (f *flags) chooseProfile(cfg *config.Config) (*config.Profile, error) {
 	return p, nil
 }
 
+// loadProfile loads the configuration and picks the profile the flags name.
+func (f *flags) loadProfile(env sendmail.Env) (*config.Config, *config.Profile, error) {
+	cfg, err := f.load(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := f.chooseProfile(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, p, nil
+}
+
+// tokenSource is the profile's token source, with warnings on stderr.
+func tokenSource(cfg *config.Config, p *config.Profile, env sendmail.Env) (*oauth.Source, error) {
+	src, err := sendmail.TokenSource(cfg, p, func(msg string) { fmt.Fprintf(env.Stderr, "oauth-sendmail: warning: %s\n", msg) })
+	if err != nil {
+		return nil, exit(sendmail.ExConfig, "%v", err)
+	}
+	return src, nil
+}
+
 func exit(code int, format string, args ...any) error {
 	return &sendmail.ExitError{Code: code, Err: fmt.Errorf(format, args...)}
 }
@@ -161,17 +184,13 @@ func cmdToken(ctx context.Context, args []string, env sendmail.Env) error {
 	default:
 		return exit(sendmail.ExUsage, "--format %q: use raw, xoauth2 or json", *format)
 	}
-	cfg, err := f.load(env)
+	cfg, p, err := f.loadProfile(env)
 	if err != nil {
 		return err
 	}
-	p, err := f.chooseProfile(cfg)
+	src, err := tokenSource(cfg, p, env)
 	if err != nil {
 		return err
-	}
-	src, err := sendmail.TokenSource(cfg, p, func(msg string) { fmt.Fprintf(env.Stderr, "oauth-sendmail: warning: %s\n", msg) })
-	if err != nil {
-		return exit(sendmail.ExConfig, "%v", err)
 	}
 	tok, err := src.Token(ctx)
 	if err != nil {
@@ -199,20 +218,16 @@ func cmdLogin(ctx context.Context, args []string, env sendmail.Env) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	cfg, err := f.load(env)
-	if err != nil {
-		return err
-	}
-	p, err := f.chooseProfile(cfg)
+	cfg, p, err := f.loadProfile(env)
 	if err != nil {
 		return err
 	}
 	if p.Auth != "device_code" {
 		return exit(sendmail.ExUsage, "profile %q uses auth = %q, which needs no sign-in; login is for auth = \"device_code\" profiles", p.Name, p.Auth)
 	}
-	src, err := sendmail.TokenSource(cfg, p, func(msg string) { fmt.Fprintf(env.Stderr, "oauth-sendmail: warning: %s\n", msg) })
+	src, err := tokenSource(cfg, p, env)
 	if err != nil {
-		return exit(sendmail.ExConfig, "%v", err)
+		return err
 	}
 	if _, err := src.Login(ctx, func(msg string) { fmt.Fprintln(env.Stdout, msg) }); err != nil {
 		return sendmail.TokenExitError(err)
@@ -226,17 +241,13 @@ func cmdLogout(ctx context.Context, args []string, env sendmail.Env) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	cfg, err := f.load(env)
+	cfg, p, err := f.loadProfile(env)
 	if err != nil {
 		return err
 	}
-	p, err := f.chooseProfile(cfg)
+	src, err := tokenSource(cfg, p, env)
 	if err != nil {
 		return err
-	}
-	src, err := sendmail.TokenSource(cfg, p, nil)
-	if err != nil {
-		return exit(sendmail.ExConfig, "%v", err)
 	}
 	if err := src.Logout(); err != nil {
 		return exit(sendmail.ExIOErr, "%v", err)

@@ -319,17 +319,13 @@ func cmdTest(ctx context.Context, args []string, env sendmail.Env) error {
 	if *to == "" || strings.ContainsAny(*to, "\r\n<> ") {
 		return exit(sendmail.ExUsage, "usage: oauth-sendmail test --to ADDR [--profile P]")
 	}
-	cfg, err := f.load(env)
+	cfg, p, err := f.loadProfile(env)
 	if err != nil {
 		return err
 	}
-	p, err := f.chooseProfile(cfg)
+	src, err := tokenSource(cfg, p, env)
 	if err != nil {
 		return err
-	}
-	src, err := sendmail.TokenSource(cfg, p, func(m string) { fmt.Fprintf(env.Stderr, "oauth-sendmail: warning: %s\n", m) })
-	if err != nil {
-		return exit(sendmail.ExConfig, "%v", err)
 	}
 	pool, err := sendmail.RootCAs(p.CAFile)
 	if err != nil {

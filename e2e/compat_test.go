@@ -116,18 +116,8 @@ func TestSizeLimitBeforeConnecting(t *testing.T) {
 // caller's sender stays (the mailbox has SendAs for it).
 func TestProfileChoiceAndKeep(t *testing.T) {
 	w := newWorld(t)
-	w.Extra = fmt.Sprintf(`
-[profile.shop]
-mailbox = "shop@contoso.test"
-senders = ["*@shop.contoso.test"]
-from = "keep"
-tenant = %q
-client_id = %q
-client_secret_file = %q
-authority = %q
-smtp = %q
-ca_file = %q
-`, harness.Tenant, harness.ClientID, filepath.Join(w.Dir, "secret"), w.Entra.URL, w.Exchange.Addr, filepath.Join(w.Dir, "ca.pem"))
+	w.Extra = profileTOML(w, "shop", "shop@contoso.test", harness.ClientID, "client_secret",
+		fmt.Sprintf("from = \"keep\"\nclient_secret_file = %q\n", filepath.Join(w.Dir, "secret")))
 	if err := w.WriteConfig(); err != nil {
 		t.Fatal(err)
 	}
