@@ -190,7 +190,10 @@ func (e *Entra) serve(w http.ResponseWriter, r *http.Request) {
 	e.mu.Unlock()
 	switch {
 	case r.Method == http.MethodGet && rest == "v2.0/.well-known/openid-configuration":
-		base := strings.TrimSuffix(e.URL, "/") + "/" + tenant
+		// The issuer's host is the one the client asked for, as a real
+		// authority's is: a client may reach the fake by another name
+		// (through a proxy, say).
+		base := "https://" + r.Host + "/" + tenant
 		writeJSON(w, 200, map[string]any{
 			"issuer":                        base + "/v2.0",
 			"authorization_endpoint":        base + "/oauth2/v2.0/authorize",

@@ -37,6 +37,7 @@ func Build(dir string) (string, error) {
 
 // Defaults of the world's one profile.
 const (
+	ProxyHost = "login.proxied.test"
 	Tenant   = "contoso.test"
 	ClientID = "3f1c2a9e-5b7d-4e10-9a2b-6c8d0e1f2a3b"
 	Mailbox  = "alerts@contoso.test"
@@ -68,7 +69,9 @@ func NewWorld(binary, dir string) (*World, error) {
 			return nil, err
 		}
 	}
-	ca, err := fakeexo.NewCA(24 * time.Hour)
+	// ProxyHost is a name for the fake Entra that is not loopback, so that
+	// HTTPS_PROXY applies to it (Go never proxies localhost).
+	ca, err := fakeexo.NewCAFor(24*time.Hour, "localhost", "127.0.0.1", "::1", ProxyHost)
 	if err != nil {
 		return nil, err
 	}
