@@ -38,10 +38,10 @@ func Build(dir string) (string, error) {
 // Defaults of the world's one profile.
 const (
 	ProxyHost = "login.proxied.test"
-	Tenant   = "contoso.test"
-	ClientID = "3f1c2a9e-5b7d-4e10-9a2b-6c8d0e1f2a3b"
-	Mailbox  = "alerts@contoso.test"
-	Hostname = "web01.contoso.test"
+	Tenant    = "contoso.test"
+	ClientID  = "3f1c2a9e-5b7d-4e10-9a2b-6c8d0e1f2a3b"
+	Mailbox   = "alerts@contoso.test"
+	Hostname  = "web01.contoso.test"
 )
 
 // World is a fake Microsoft plus a configuration pointing at it.
