@@ -74,6 +74,7 @@ func TestSizeAndShape(t *testing.T) {
 	}{
 		{"1 MB header line", "Subject: " + strings.Repeat("a", 1<<20) + "\n\nx\n", []string{"ops@contoso.test"}, 65, nil},
 		{"2 MB of header", strings.Repeat("X-Big: "+strings.Repeat("b", 900)+"\n", 2300) + "\nx\n", []string{"ops@contoso.test"}, 65, nil},
+		{"100,000 recipients", "To: " + strings.Repeat("someone@fabrikam.test, ", 100000) + "\nSubject: many\n\nx\n", []string{"-t"}, 65, nil},
 		{"10,000 header fields", many + "Subject: many\n\nx\n", []string{"ops@contoso.test"}, 0, func(t *testing.T, m fakeexo.Received) {
 			if bytes.Count(m.Data, []byte("X-Field: v\r\n")) != 10000 {
 				t.Error("fields lost")

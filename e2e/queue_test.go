@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/mail"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -330,5 +333,53 @@ func TestMaxAgeNotice(t *testing.T) {
 	}
 	if notices != 1 {
 		t.Errorf("%d notices, want 1", notices)
+	}
+}
+
+// `sendmail -q1s` keeps running the queue until it is told to stop.
+func TestIntervalRunner(t *testing.T) {
+	w := newWorld(t)
+	cmd := exec.Command(filepath.Join(w.Bin, "sendmail"), "-q1s")
+	cmd.Env = w.Env()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if r := w.Run("Subject: later\n\nx\n", "sendmail", "-odq", "ops@contoso.test"); r.Code != 0 {
+		t.Fatalf("%s", r)
+	}
+	for i := 0; i < 100 && len(w.Exchange.Received()) == 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(w.Exchange.Received()) != 1 {
+		t.Error("the interval runner did not deliver the queued message")
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-done; err != nil {
+		t.Errorf("runner did not stop cleanly on SIGTERM: %v", err)
+	}
+}
+
+func TestQueueShowAndDrop(t *testing.T) {
+	w := newWorld(t)
+	w.Run("Subject: keep me\n\nx\n", "sendmail", "-odq", "ops@contoso.test")
+	ents, _ := os.ReadDir(filepath.Join(w.SpoolDir(), "new"))
+	if len(ents) != 1 {
+		t.Fatalf("%d queued", len(ents))
+	}
+	id := ents[0].Name()
+	r := w.Run("", "oauth-sendmail", "queue", "show", id)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Subject: keep me") || !strings.Contains(r.Stdout, `"ops@contoso.test"`) {
+		t.Errorf("show: %s", r)
+	}
+	if r := w.Run("", "oauth-sendmail", "queue", "drop", id); r.Code != 0 {
+		t.Errorf("drop: %s", r)
+	}
+	if q := mailqCount(t, w); !strings.Contains(q, "empty") {
+		t.Errorf("after drop: %s", q)
+	}
+	if r := w.Run("", "oauth-sendmail", "queue", "show", id); r.Code == 0 {
+		t.Error("show of a dropped message succeeded")
 	}
 }
