@@ -74,6 +74,12 @@ func Main(args []string, env sendmail.Env) int {
 		fmt.Fprintf(env.Stderr, "oauth-sendmail: unknown command %q: see `oauth-sendmail help`\n", args[0])
 		return sendmail.ExUsage
 	}
+	if !env.Trusted && !untrustedMayRun(args) {
+		// The binary runs setgid: a caller outside the group could read
+		// tokens, other users' mail or change profiles through it.
+		fmt.Fprintf(env.Stderr, "oauth-sendmail %s: permission denied: only root and members of the oauth-sendmail group may run this command (any user may send mail and run mailq)\n", args[0])
+		return sendmail.ExNoPerm
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := cmd.run(ctx, args[1:], env); err != nil {
@@ -84,6 +90,18 @@ func Main(args []string, env sendmail.Env) int {
 		return sendmail.ExitCode(err)
 	}
 	return sendmail.ExOK
+}
+
+// untrustedMayRun lists what any local user may do through a setgid
+// binary: nothing that shows a token, someone else's message or a profile.
+func untrustedMayRun(args []string) bool {
+	switch args[0] {
+	case "version", "help":
+		return true
+	case "queue":
+		return len(args) > 1 && args[1] == "list"
+	}
+	return false
 }
 
 func usage(w io.Writer) {

@@ -18,12 +18,13 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func testEnv(dir string, stdin string) (sendmail.Env, *bytes.Buffer, *bytes.Buffer) {
 	var out, errb bytes.Buffer
 	return sendmail.Env{
-		Stdin:  strings.NewReader(stdin),
-		Stdout: &out,
-		Stderr: &errb,
-		Getenv: func(k string) string { return map[string]string{"HOME": dir}[k] },
-		Now:    time.Now,
-		User:   "tester",
+		Stdin:   strings.NewReader(stdin),
+		Stdout:  &out,
+		Stderr:  &errb,
+		Getenv:  func(k string) string { return map[string]string{"HOME": dir}[k] },
+		Now:     time.Now,
+		User:    "tester",
+		Trusted: true,
 	}, &out, &errb
 }
 

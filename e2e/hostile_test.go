@@ -345,6 +345,27 @@ func TestSetgidIgnoresCallerEnvironment(t *testing.T) {
 	if attacker.Exchange.Connections() != 0 || attacker.Entra.TokenRequests() != 0 {
 		t.Error("the caller's configuration was used")
 	}
+	// Through the setgid binary nobody may send and list the queue, but
+	// not get a token or manage the queue.
+	asNobody := func(args ...string) (string, int) {
+		c := exec.Command(bin, args...)
+		c.Args[0] = "oauth-sendmail"
+		c.Env = []string{"PATH=/usr/bin:/bin"}
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, _ := c.CombinedOutput()
+		return string(out), c.ProcessState.ExitCode()
+	}
+	if out, code := asNobody("token"); code != 77 || strings.Contains(out, ".") && len(out) > 200 {
+		t.Errorf("nobody ran `oauth-sendmail token`: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"queue", "show", "x"}, {"doctor"}, {"setup", "--yes"}} {
+		if out, code := asNobody(args...); code != 77 {
+			t.Errorf("nobody ran %v: exit %d\n%s", args, code, out)
+		}
+	}
+	if out, code := asNobody("queue", "list"); code != 0 {
+		t.Errorf("nobody could not list the queue: exit %d\n%s", code, out)
+	}
 	// nobody cannot read the secret or the token cache itself.
 	for _, p := range []string{filepath.Join(legit.Dir, "secret"), filepath.Join(legit.Dir, "cache", "alerts.json")} {
 		c := exec.Command("/bin/cat", p)

@@ -26,6 +26,10 @@ type Env struct {
 	// with (setgid) and the caller is not root: then -C and the environment
 	// cannot choose which files are used.
 	Privileged bool
+	// Trusted is false when Privileged and the caller is not a member of
+	// the group the binary runs with: such a caller may send and list the
+	// queue, but not see tokens or manage profiles.
+	Trusted bool
 	// User is the login name of the invoking user (the real uid), used as the
 	// sender when neither -f nor From gives one.
 	User string
@@ -37,13 +41,21 @@ func OSEnv() Env {
 	if u, err := user.LookupId(name); err == nil {
 		name = u.Username
 	}
+	privileged := os.Getegid() != os.Getgid() && os.Getuid() != 0
+	trusted := !privileged
+	if groups, err := os.Getgroups(); err == nil {
+		for _, g := range groups {
+			trusted = trusted || g == os.Getegid()
+		}
+	}
 	return Env{
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
 		Getenv:     os.Getenv,
 		Now:        time.Now,
-		Privileged: os.Getegid() != os.Getgid() && os.Getuid() != 0,
+		Privileged: privileged,
+		Trusted:    trusted,
 		User:       name,
 	}
 }
