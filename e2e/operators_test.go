@@ -97,6 +97,18 @@ func TestDoctorFindsTheBrokenLayer(t *testing.T) {
 		os.WriteFile(w.ConfigFile, cfg, 0o600)
 		doctorFails(t, w, "tls", "expired")
 	})
+	t.Run("name does not resolve", func(t *testing.T) {
+		w := newWorld(t)
+		_, port, _ := strings.Cut(w.Exchange.Addr, ":")
+		cfg, _ := os.ReadFile(w.ConfigFile)
+		os.WriteFile(w.ConfigFile, bytes.Replace(cfg, []byte(w.Exchange.Addr), []byte("smtp.nowhere.test:"+port), 1), 0o600)
+		doctorFails(t, w, "dns", "resolv.conf")
+	})
+	t.Run("port closed", func(t *testing.T) {
+		w := newWorld(t)
+		w.Exchange.Close()
+		doctorFails(t, w, "tcp", "firewall")
+	})
 	t.Run("secret readable by others", func(t *testing.T) {
 		w := newWorld(t)
 		os.Chmod(filepath.Join(w.Dir, "secret"), 0o644)

@@ -106,6 +106,9 @@ func NewExchange(ca *CA, check TokenChecker, opts ...ExchangeOption) (*Exchange,
 // Close stops the fake.
 func (x *Exchange) Close() error {
 	err := x.srv.Close()
+	// Serve may not have registered the listener yet when Close comes
+	// right after NewExchange: close it ourselves so that Serve returns.
+	x.ln.Close()
 	x.closedWG.Wait()
 	return err
 }
