@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/term"
@@ -246,7 +247,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// guid is compiled on first use: every sendmail run pays for package
+// initialisation, and only doctor needs it.
+var guid = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+})
 
 // checkClaims decodes (without verifying: Exchange does that) the access
 // token and checks what Exchange will look at.
@@ -272,10 +277,10 @@ func checkClaims(r *report, p *config.Profile, token string) error {
 		r.pass("claims", "the token's claims do not decode: not checked")
 		return nil
 	}
-	if want := strings.TrimSuffix(strings.TrimSuffix(p.Scopes[0], "/.default"), "/SMTP.Send"); c.Aud != "" && !strings.EqualFold(strings.TrimSuffix(c.Aud, "/"), want) && !guid.MatchString(c.Aud) {
+	if want := strings.TrimSuffix(strings.TrimSuffix(p.Scopes[0], "/.default"), "/SMTP.Send"); c.Aud != "" && !strings.EqualFold(strings.TrimSuffix(c.Aud, "/"), want) && !guid().MatchString(c.Aud) {
 		return r.fail("claims", fmt.Sprintf("token audience %q, Exchange needs %q", c.Aud, want), "the scope is wrong: app-only profiles use https://outlook.office365.com/.default (not Microsoft Graph)")
 	}
-	if (guid.MatchString(p.Tenant) || !guid.MatchString(c.Tid)) && c.Tid != "" && !strings.EqualFold(c.Tid, p.Tenant) {
+	if (guid().MatchString(p.Tenant) || !guid().MatchString(c.Tid)) && c.Tid != "" && !strings.EqualFold(c.Tid, p.Tenant) {
 		return r.fail("claims", fmt.Sprintf("token tenant %s, profile tenant %s", c.Tid, p.Tenant), "set tenant to the directory the mailbox belongs to")
 	}
 	if p.Auth == "device_code" {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 
 	"golang.org/x/term"
@@ -243,7 +244,7 @@ func writeSetup(path string, in setupInput, w io.Writer) error {
 		fmt.Fprintf(w, "  %s\n", c)
 	}
 	fmt.Fprintln(w)
-	return adminSteps.Execute(w, map[string]string{
+	return adminSteps().Execute(w, map[string]string{
 		"Profile": in.Profile, "Tenant": in.Tenant, "ClientID": in.ClientID, "Mailbox": in.Mailbox,
 		"Delegated": map[bool]string{true: "yes"}[in.Auth == "device_code"],
 	})
@@ -347,7 +348,10 @@ func setProfileKeys(text, name string, keys [][2]string) (string, []string) {
 	return strings.Join(lines, "\n") + "\n", changes
 }
 
-var adminSteps = template.Must(template.New("steps").Parse(`Remaining steps, as an administrator of {{.Tenant}}:
+// adminSteps is parsed on first use (see guid).
+var adminSteps = sync.OnceValue(func() *template.Template { return template.Must(template.New("steps").Parse(adminStepsText)) })
+
+const adminStepsText = `Remaining steps, as an administrator of {{.Tenant}}:
 {{if .Delegated}}
 1. In the Entra admin center, App registrations > {{.ClientID}}:
    - API permissions > Add a permission > Microsoft Graph > Delegated permissions >
@@ -395,4 +399,4 @@ var adminSteps = template.Must(template.New("steps").Parse(`Remaining steps, as 
 Then check every layer, and send yourself a message:
 
    oauth-sendmail doctor --profile {{.Profile}} --send-test you@example.com
-`))
+`

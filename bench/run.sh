@@ -12,7 +12,8 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin"
-go build -o "$work/bin/oauth-sendmail" .
+# Built as the packages build it.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/bin/oauth-sendmail" .
 ln -s oauth-sendmail "$work/bin/sendmail"
 go build -o "$work/bin/fakeexo" ./internal/fakeexo/cmd/fakeexo
 go build -o "$work/bin/driver" ./bench/driver
