@@ -107,9 +107,14 @@ func (in *setupInput) complete() error {
 		}
 	}
 	if in.Profile == "" {
-		in.Profile = regexp.MustCompile(`[^a-z0-9_-]+`).ReplaceAllString(strings.ToLower(strings.SplitN(in.Mailbox, "@", 2)[0]), "-")
+		in.Profile = profileName(in.Mailbox)
 	}
 	return nil
+}
+
+// profileName derives a profile name from a mailbox: alerts@x → alerts.
+func profileName(mailbox string) string {
+	return regexp.MustCompile(`[^a-z0-9_-]+`).ReplaceAllString(strings.ToLower(strings.SplitN(mailbox, "@", 2)[0]), "-")
 }
 
 // askSetup prompts on the terminal, with defaults; the secret is not echoed.
@@ -155,6 +160,9 @@ func askSetup(in *setupInput, env sendmail.Env, deviceCode bool) error {
 			}
 			in.secret = strings.TrimSpace(string(b))
 		}
+	}
+	if in.Profile == "" {
+		in.Profile = profileName(in.Mailbox)
 	}
 	in.Profile = ask("Profile name", in.Profile)
 	return nil

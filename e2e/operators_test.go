@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -175,5 +176,32 @@ func TestLogLineAndVerboseRedaction(t *testing.T) {
 		if strings.Contains(r.Stderr+r.Stdout+w.Log(), secret) {
 			t.Errorf("-v output or log contains the token or the XOAUTH2 payload")
 		}
+	}
+}
+
+// setup on a terminal asks for what is missing; `script` gives it a pty.
+func TestSetupInteractive(t *testing.T) {
+	need(t, "script")
+	w := newWorld(t)
+	cfg := filepath.Join(w.Dir, "interactive.toml")
+	cmd := exec.Command("script", "-qec", filepath.Join(w.Bin, "oauth-sendmail")+" setup -C "+cfg, "/dev/null")
+	cmd.Env = w.Env()
+	cmd.Stdin = strings.NewReader("contoso.onmicrosoft.com\nabc-id\nalerts@contoso.com\nsecret\nTyped-Secret-Value\n\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, prompt := range []string{"Tenant", "Application (client) ID", "Mailbox", "Client secret Value (not the Secret ID; not shown)", "Profile name [alerts]"} {
+		if !strings.Contains(string(out), prompt) {
+			t.Errorf("no prompt %q:\n%s", prompt, out)
+		}
+	}
+	r := w.Run("", "oauth-sendmail", "config", "check", "-C", cfg)
+	if r.Code != 0 {
+		t.Fatalf("the written configuration: %s", r)
+	}
+	b, _ := os.ReadFile(filepath.Join(w.Dir, "alerts.secret"))
+	if strings.TrimSpace(string(b)) != "Typed-Secret-Value" {
+		t.Errorf("secret file %q", b)
 	}
 }
