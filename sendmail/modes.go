@@ -51,7 +51,7 @@ func ListQueue(cfg *config.Config, w io.Writer, now time.Time) error {
 			case e.Held:
 				mark = "!"
 			}
-			fmt.Fprintf(w, "%-20s %8d %s  %s\n", e.ID+mark, e.Size, e.Created.Local().Format("Mon Jan _2 15:04:05"), e.Sender)
+			fmt.Fprintf(w, "%-24s %8d %s  %s\n", e.ID+mark, e.Size, e.Created.Local().Format("Mon Jan _2 15:04:05"), e.Sender)
 			state := fmt.Sprintf("age %s, %d attempt(s)", age(now.Sub(e.Created)), e.Attempts)
 			switch {
 			case failedList:
@@ -61,18 +61,18 @@ func ListQueue(cfg *config.Config, w io.Writer, now time.Time) error {
 			case e.Attempts > 0:
 				state += ", next " + e.NextAttempt.Local().Format("15:04:05")
 			}
-			fmt.Fprintf(w, "%41s(%s)\n", "", state)
+			fmt.Fprintf(w, "%45s(%s)\n", "", state)
 			if reason := firstNonEmpty(e.HeldReason, e.LastError); reason != "" {
-				fmt.Fprintf(w, "%41s(%s)\n", "", oneLine(reason))
+				fmt.Fprintf(w, "%45s(%s)\n", "", oneLine(reason))
 			}
 			for _, r := range e.Recipients {
-				fmt.Fprintf(w, "%41s%s\n", "", r)
+				fmt.Fprintf(w, "%45s%s\n", "", r)
 			}
 			fmt.Fprintln(w)
 		}
 		return total
 	}
-	fmt.Fprintf(w, "%-20s %8s %-19s  %s\n", "-Queue ID-", "--Size--", "----Arrival Time---", "-Sender/Recipient-------")
+	fmt.Fprintf(w, "%-24s %8s %-19s  %s\n", "-Queue ID-", "--Size--", "----Arrival Time---", "-Sender/Recipient-------")
 	total := printItems(items, false)
 	total += printItems(failed, true)
 	fmt.Fprintf(w, "-- %d Kbytes in %d Request%s", (total+1023)/1024, len(items), plural(len(items)))
