@@ -34,7 +34,16 @@ func (e *Error) Error() string {
 		b.WriteString(": nobody has signed in for this profile")
 	case e.Kind == "network":
 		b.Reset()
-		fmt.Fprintf(&b, "cannot reach Entra ID: %v", e.cause)
+		// MSAL wraps the network error in layers of its own wording; the
+		// part that says what failed starts at the dial.
+		msg := strings.Join(strings.Fields(e.cause.Error()), " ")
+		for _, at := range []string{"dial tcp", "proxyconnect", "net/http:"} {
+			if i := strings.Index(msg, at); i >= 0 {
+				msg = msg[i:]
+				break
+			}
+		}
+		fmt.Fprintf(&b, "cannot reach Entra ID: %s", msg)
 	case e.Kind != "":
 		fmt.Fprintf(&b, ": %s", e.Kind)
 	case e.cause != nil:

@@ -147,12 +147,13 @@ func accept(ctx context.Context, cfg *config.Config, inv *Invocation, env Env, m
 		// nothing will go out until the profile is fixed.
 		fmt.Fprintf(env.Stderr, "sendmail: warning: %v\n", out.err)
 	}
-	if wait && (out.status == "deferred" || out.status == "held") {
+	if wait && (out.status == "deferred" || out.status == "held") && out.cause != nil {
 		// The caller hears 75 or 78 and keeps the message itself (Postfix's
 		// pipe defers it): keeping our copy too would send it twice.
 		if it, err := q.Lease(id); err == nil {
 			it.Done()
 		}
+		return id, &ExitError{Code: out.code, Err: out.cause}
 	}
 	return id, out.exitError(wait)
 }
@@ -604,7 +605,7 @@ func (r *runner) failure(it *queue.Item, p *config.Profile, err error, start tim
 func (r *runner) defer1(it *queue.Item, p *config.Profile, err error, start time.Time) outcome {
 	r.logAttempt(it.Env, p, it.Env.Recipients, start, "deferred", err.Error())
 	next := r.reschedule(it, it.Env, err)
-	return outcome{status: "deferred", err: fmt.Errorf("%v (queued as %s, next try %s)", err, it.Env.ID, next.Format("15:04:05")), code: ExTempFail}
+	return outcome{status: "deferred", err: fmt.Errorf("%v (queued as %s, next try %s)", err, it.Env.ID, next.Format("15:04:05")), code: ExTempFail, cause: err}
 }
 
 // reschedule counts the attempt and sets the next one; past max_age the item
