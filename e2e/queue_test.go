@@ -86,7 +86,7 @@ func TestTemporaryFaultsQueue(t *testing.T) {
 			if q := mailqCount(t, w); !strings.Contains(q, "1 Request.") || !strings.Contains(q, "1 attempt") {
 				t.Fatalf("mailq: %s", q)
 			}
-			if !strings.Contains(w.Log(), "status=deferred") {
+			if !strings.Contains(w.Log(), "status=deferred") || !strings.Contains(w.Log(), "next try") {
 				t.Errorf("no deferred log line:\n%s", w.Log())
 			}
 			// -odi reports the real outcome.

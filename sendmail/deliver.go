@@ -603,14 +603,19 @@ func (r *runner) failure(it *queue.Item, p *config.Profile, err error, start tim
 }
 
 func (r *runner) defer1(it *queue.Item, p *config.Profile, err error, start time.Time) outcome {
-	r.logAttempt(it.Env, p, it.Env.Recipients, start, "deferred", err.Error())
-	next := r.reschedule(it, it.Env, err)
-	return outcome{status: "deferred", err: fmt.Errorf("%v (queued as %s, next try %s)", err, it.Env.ID, next.Format("15:04:05")), code: ExTempFail, cause: err}
+	env := it.Env
+	next, gaveUp := r.reschedule(it, env, err)
+	if gaveUp {
+		r.logAttempt(env, p, env.Recipients, start, "bounced", fmt.Sprintf("%v; gave up after %s", err, r.cfg.Queue.MaxAge))
+		return outcome{status: "bounced", err: fmt.Errorf("%v (gave up after %s; kept in failed/ as %s)", err, r.cfg.Queue.MaxAge, env.ID), code: ExUnavailable, cause: err}
+	}
+	r.logAttempt(env, p, env.Recipients, start, "deferred", fmt.Sprintf("%v; next try %s", err, next.Format("2006-01-02 15:04:05")))
+	return outcome{status: "deferred", err: fmt.Errorf("%v (queued as %s, next try %s)", err, env.ID, next.Format("15:04:05")), code: ExTempFail, cause: err}
 }
 
 // reschedule counts the attempt and sets the next one; past max_age the item
 // goes to failed/ and notify_to hears about it once.
-func (r *runner) reschedule(it *queue.Item, env queue.Envelope, cause error) time.Time {
+func (r *runner) reschedule(it *queue.Item, env queue.Envelope, cause error) (next time.Time, gaveUp bool) {
 	now := r.env.Now()
 	env.Attempts++
 	env.LastError = cause.Error()
@@ -620,14 +625,14 @@ func (r *runner) reschedule(it *queue.Item, env queue.Envelope, cause error) tim
 		it.Update(env)
 		it.Fail(reason)
 		r.notify(env, reason)
-		return now
+		return now, true
 	}
 	env.NextAttempt = queue.NextAttempt(r.cfg.Queue.Retry, env.Attempts, now)
 	if err := it.Update(env); err != nil {
 		r.log.Warn(fmt.Sprintf("id=%s: recording the attempt failed: %v", env.ID, err))
 	}
 	it.Release()
-	return env.NextAttempt
+	return env.NextAttempt, false
 }
 
 // hold keeps the item without burning an attempt: the cause is a credential
