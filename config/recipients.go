@@ -1,109 +1,22 @@
 package config
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"path"
-	"path/filepath"
-	"sort"
 	"strings"
 )
 
-// LocateInput is what Locate looks at; the caller supplies the environment
-// so that a privileged run decides in one place what it trusts.
-type LocateInput struct {
-	Explicit   string // -C
-	Privileged bool   // setgid and not root: ignore Explicit and the environment
-	Getenv     func(string) string
-	Exists     func(string) bool
-}
-
-// Locate returns the configuration file to use: -C, then
-// $OAUTH_SENDMAIL_CONFIG, then the user's XDG file if it exists, then the
-// system file. A privileged run uses only the system file.
-func Locate(in LocateInput) string {
-	if in.Privileged {
-		return SystemFile
-	}
-	if in.Explicit != "" {
-		return in.Explicit
-	}
-	if v := in.Getenv("OAUTH_SENDMAIL_CONFIG"); v != "" {
-		return v
-	}
-	dir := in.Getenv("XDG_CONFIG_HOME")
-	if dir == "" && in.Getenv("HOME") != "" {
-		dir = filepath.Join(in.Getenv("HOME"), ".config")
-	}
-	if dir != "" {
-		if p := filepath.Join(dir, "oauth-sendmail", "config.toml"); in.Exists(p) {
-			return p
-		}
-	}
-	return SystemFile
-}
-
-// Profile returns the named profile.
-func (c *Config) Profile(name string) (*Profile, error) {
-	if p, ok := c.Profiles[name]; ok {
-		return p, nil
-	}
-	return nil, fmt.Errorf("no profile %q in %s (profiles: %s)", name, c.File, c.profileNames())
-}
-
-// ChooseProfile picks the profile for a message: the first of addrs (the
-// envelope sender, then the From address, then the user) that is a
-// profile's mailbox or matches one of its senders patterns; else
-// default_profile; else the only profile.
-func (c *Config) ChooseProfile(addrs ...string) (*Profile, error) {
-	names := make([]string, 0, len(c.Profiles))
-	for n := range c.Profiles {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, a := range addrs {
-		a = strings.ToLower(strings.Trim(strings.TrimSpace(a), "<>"))
-		if a == "" {
-			continue
-		}
-		local, isLocal := c.IsLocal(a)
-		for _, n := range names {
-			p := c.Profiles[n]
-			if strings.EqualFold(p.Mailbox, a) {
-				return p, nil
-			}
-			for _, pat := range p.Senders {
-				pat = strings.ToLower(pat)
-				if ok, _ := path.Match(pat, a); ok {
-					return p, nil
-				}
-				if isLocal && !strings.Contains(pat, "@") {
-					if ok, _ := path.Match(pat, local); ok {
-						return p, nil
-					}
-				}
-			}
-		}
-	}
-	if c.DefaultProfile != "" {
-		return c.Profiles[c.DefaultProfile], nil
-	}
-	if len(names) == 1 {
-		return c.Profiles[names[0]], nil
-	}
-	return nil, fmt.Errorf("no profile matches the sender and there is no default_profile: set default_profile in %s (profiles: %s)", c.File, c.profileNames())
-}
-
-// IsLocal reports whether addr names a local user (no domain, or a domain
-// of this host) and returns the lower-cased local part.
+// IsLocal reports whether addr names a user of this host (no domain, or a
+// domain in LocalDomains) and returns the lower-cased local part.
 func (c *Config) IsLocal(addr string) (string, bool) {
-	addr = strings.TrimSpace(addr)
+	addr = strings.Trim(strings.TrimSpace(addr), "<>")
+	if addr == "" {
+		return "", false
+	}
 	at := strings.LastIndex(addr, "@")
 	if at < 0 {
 		return strings.ToLower(addr), true
 	}
-	domain := strings.ToLower(addr[at+1:])
+	domain := strings.TrimSuffix(strings.ToLower(addr[at+1:]), ".")
 	for _, d := range c.LocalDomains {
 		if domain == d {
 			return strings.ToLower(addr[:at]), true
@@ -112,114 +25,114 @@ func (c *Config) IsLocal(addr string) (string, bool) {
 	return "", false
 }
 
-// NoUserError is an unknown local recipient.
+// NoUserError is a local recipient that no alias and no "*" catch-all
+// covers (sendmail exits 67, EX_NOUSER).
 type NoUserError struct {
 	Name string
-	File string
+	File string // the configuration to add it to
 }
 
 func (e *NoUserError) Error() string {
 	return fmt.Sprintf("unknown local recipient %q: add it under [aliases] (%s = \"someone@example.com\") or a \"*\" catch-all in %s", e.Name, e.Name, e.File)
 }
 
-// ResolveRecipient returns the addresses addr stands for: itself when it is
-// not local, else its aliases, followed through chains.
+// ResolveRecipient returns the addresses addr stands for: addr itself when
+// it is not local; else its aliases (or the "*" catch-all's), followed
+// through chains of local names. The result keeps order, without repeats.
 func (c *Config) ResolveRecipient(addr string) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
-	err := c.resolve(strings.TrimSpace(addr), nil, seen, &out)
-	return out, err
+	addr = strings.Trim(strings.TrimSpace(addr), "<>")
+	if addr == "" {
+		return nil, fmt.Errorf("empty recipient address: give name@domain or a local name")
+	}
+	r := resolver{c: c, seen: map[string]bool{}}
+	if err := r.resolve(addr, nil); err != nil {
+		return nil, err
+	}
+	return r.out, nil
 }
 
-func (c *Config) resolve(addr string, chain []string, seen map[string]bool, out *[]string) error {
-	name, local := c.IsLocal(addr)
+type resolver struct {
+	c    *Config
+	seen map[string]bool
+	out  []string
+}
+
+// resolve expands addr; chain holds the alias keys being expanded, so a
+// key met again is a loop (including a "*" that names an unknown local
+// name, which would find "*" again).
+func (r *resolver) resolve(addr string, chain []string) error {
+	name, local := r.c.IsLocal(addr)
 	if !local {
-		if k := strings.ToLower(addr); !seen[k] {
-			seen[k] = true
-			*out = append(*out, addr)
+		if k := strings.ToLower(addr); !r.seen[k] {
+			r.seen[k] = true
+			r.out = append(r.out, addr)
 		}
 		return nil
 	}
-	for _, prev := range chain {
-		if prev == name {
-			return fmt.Errorf("alias loop %s -> %s in %s: make one of them a real address", strings.Join(chain, " -> "), name, c.File)
-		}
-	}
-	targets, ok := c.Aliases[name]
+	key := name
+	targets, ok := r.c.Aliases[key]
 	if !ok {
-		targets, ok = c.Aliases["*"]
-		if !ok {
-			return &NoUserError{Name: name, File: c.File}
-		}
-		// The catch-all points at real mailboxes; a local name there would
-		// only find the catch-all again.
-		for _, t := range targets {
-			if _, l := c.IsLocal(t); l {
-				return fmt.Errorf("the \"*\" alias in %s must list full addresses, not the local name %q", c.File, t)
-			}
+		key = "*"
+		if targets, ok = r.c.Aliases[key]; !ok {
+			return &NoUserError{Name: name, File: r.c.File}
 		}
 	}
-	if len(chain) > 20 {
-		return fmt.Errorf("alias chain too long at %q in %s", name, c.File)
+	for _, prev := range chain {
+		if prev == key {
+			return fmt.Errorf("alias loop %s -> %s in %s: make one of them a full address (name@domain)", strings.Join(chain, " -> "), name, r.c.File)
+		}
 	}
+	chain = append(chain, key)
 	for _, t := range targets {
-		if err := c.resolve(t, append(chain, name), seen, out); err != nil {
+		if err := r.resolve(t, chain); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// loadAliasesFile reads an aliases(5) file ("name: a, b"), for entries
-// the TOML does not define. Entries that are not addresses (|command,
-// /file, :include:) cannot be delivered through Exchange and are skipped.
-func (c *Config) loadAliasesFile(file string) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+// parseAliasesFile adds the entries of an aliases(5) file ("name: a, b",
+// indented continuation lines) to aliases. Targets that Exchange cannot
+// deliver (|command, /file, :include:, \name) are skipped, and a name left
+// without targets is left out.
+func parseAliasesFile(text string, aliases map[string][]string) {
 	var logical []string
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(strings.TrimSpace(line), "#") || strings.TrimSpace(line) == "" {
+	for _, line := range strings.Split(text, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || trimmed[0] == '#' {
 			continue
 		}
 		if (line[0] == ' ' || line[0] == '\t') && len(logical) > 0 {
-			logical[len(logical)-1] += " " + strings.TrimSpace(line)
+			logical[len(logical)-1] += " " + trimmed
 			continue
 		}
-		logical = append(logical, line)
-	}
-	if err := sc.Err(); err != nil {
-		return err
+		logical = append(logical, trimmed)
 	}
 	for _, l := range logical {
 		name, val, ok := strings.Cut(l, ":")
-		if !ok {
+		name = strings.ToLower(strings.Trim(strings.TrimSpace(name), `"`))
+		if !ok || name == "" {
 			continue
 		}
 		var targets []string
 		for _, t := range strings.Split(val, ",") {
 			t = strings.Trim(strings.TrimSpace(t), `"`)
-			if t == "" || strings.HasPrefix(t, "|") || strings.HasPrefix(t, "/") || strings.HasPrefix(t, ":include:") {
+			if t == "" || strings.ContainsAny(t[:1], `|/\`) || strings.HasPrefix(t, ":include:") || strings.ContainsAny(t, " \t") {
 				continue
 			}
 			targets = append(targets, t)
 		}
 		if len(targets) > 0 {
-			c.Aliases[strings.ToLower(strings.TrimSpace(name))] = targets
+			aliases[name] = targets
 		}
 	}
-	return nil
 }
 
 // localDomains are the domains whose addresses mean a user of this host.
-func localDomains(hostname string, extra []string) []string {
-	set := []string{}
+func localDomains(hostname, osHost, mailname string, extra []string) []string {
+	var set []string
 	add := func(d string) {
-		d = strings.ToLower(strings.TrimSpace(d))
+		d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
 		if d == "" {
 			return
 		}
@@ -233,15 +146,11 @@ func localDomains(hostname string, extra []string) []string {
 	add("localhost")
 	add("localhost.localdomain")
 	add(hostname)
-	if h, err := os.Hostname(); err == nil {
-		add(h)
-		if i := strings.IndexByte(h, '.'); i > 0 {
-			add(h[:i])
-		}
+	add(osHost)
+	if short, _, ok := strings.Cut(osHost, "."); ok {
+		add(short)
 	}
-	if b, err := os.ReadFile("/etc/mailname"); err == nil {
-		add(string(b))
-	}
+	add(oneLine(mailname))
 	for _, d := range extra {
 		add(d)
 	}
