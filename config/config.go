@@ -183,17 +183,25 @@ func parse(path, data string, env sys) (*Config, error) {
 	if err != nil {
 		return nil, decodeError(path, data, err)
 	}
-	lines := newKeyLines(data)
+	// Key lines are found only when an error needs one: every sendmail
+	// run loads the file, few of them fail.
+	var lines keyLines
+	lineOf := func(key []string) int {
+		if lines == nil {
+			lines = newKeyLines(data)
+		}
+		return lines.of(key)
+	}
 	if und := md.Undecoded(); len(und) > 0 {
-		return nil, &Error{File: path, Line: lines.of(und[0]), Msg: unknownKey(und[0])}
+		return nil, &Error{File: path, Line: lineOf(und[0]), Msg: unknownKey(und[0])}
 	}
 	for _, k := range md.Keys() {
 		if bad := nonCanonical(k); bad != "" {
-			return nil, &Error{File: path, Line: lines.of(k), Msg: fmt.Sprintf("key %q must be spelt %q (keys are lower case)", k.String(), strings.ToLower(bad))}
+			return nil, &Error{File: path, Line: lineOf(k), Msg: fmt.Sprintf("key %q must be spelt %q (keys are lower case)", k.String(), strings.ToLower(bad))}
 		}
 	}
 	fail := func(key, format string, args ...any) error {
-		return &Error{File: path, Line: lines.of(strings.Split(key, ".")), Msg: fmt.Sprintf(format, args...)}
+		return &Error{File: path, Line: lineOf(strings.Split(key, ".")), Msg: fmt.Sprintf(format, args...)}
 	}
 
 	c := &Config{
